@@ -1,0 +1,1 @@
+"""The eibench command line."""
