@@ -73,7 +73,8 @@ class AgentError(Exception):
 class Agent(Protocol):
     """Anything that can take the agent's side of a dialogue."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def reply(self, scenario: Scenario, history: Sequence[Utterance], *,
                     seed: int = 0) -> AgentTurn:

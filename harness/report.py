@@ -105,6 +105,7 @@ def reliability(scored: list[EpisodeRow], k: int) -> dict[str, Any]:
     complete = {sid: v for sid, v in per.items() if len(v) == k}
     spreads = [std(v) for v in complete.values()]
     spreads_known = [s for s in spreads if s is not None]
+    mean_spread = mean(spreads_known)
     return {
         "k": k,
         "scenarios_with_all_k": len(complete),
@@ -112,7 +113,7 @@ def reliability(scored: list[EpisodeRow], k: int) -> dict[str, Any]:
                        if complete else None),
         "pass_any": (sum(any(x > 0 for x in v) for v in complete.values()) / len(complete)
                      if complete else None),
-        "mean_within_scenario_std": 100 * mean(spreads_known) if spreads_known else None,
+        "mean_within_scenario_std": None if mean_spread is None else 100 * mean_spread,
         "per_scenario": {sid: {"mean": 100 * (sum(v) / len(v)), "min": 100 * min(v),
                                "max": 100 * max(v)} for sid, v in sorted(complete.items())},
     }

@@ -56,6 +56,8 @@ class Update:
     usage: Usage = field(default_factory=Usage)
     attempts: int = 1
     raw: str = ""
+    #: outputs of earlier attempts of this step that could not be parsed (kept, never lost)
+    rejected: tuple[str, ...] = ()
 
     @property
     def state(self) -> State:
@@ -95,9 +97,14 @@ class Simulator(Protocol):
         prompt_hash: hash of the prompt template (None for the heuristic simulator).
     """
 
-    name: str
-    kind: str
-    prompt_hash: str | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def prompt_hash(self) -> str | None: ...
 
     def open(self, scenario: Scenario) -> tuple[State, str | None]:
         """Start a dialogue: the start state and the user's opening line (None in charm)."""

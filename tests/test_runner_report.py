@@ -6,15 +6,15 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from toys import ToySimulator, agent
-
-from eibench.cli.main import cli
 from eibench.harness.agents import FunctionAgent, build_agent_messages
 from eibench.harness.report import build_report, compare_runs, report_csv, report_markdown
 from eibench.harness.runner import RunConfig, create_run, execute
 from eibench.harness.stats import bootstrap_ci
 from eibench.harness.store import Store, TurnRecord
 from eibench.scenarios import read_pack
+from toys import ToySimulator, agent
+
+from eibench.cli.main import cli
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def test_compare_paired(tmp_path, scenarios):
 
 
 def test_report_cli_formats_and_plots(tmp_path, scenarios):
-    store, run = _hand_store(tmp_path, scenarios, [{s.id: 0.25 for s in scenarios}], "p")
+    store, _ = _hand_store(tmp_path, scenarios, [{s.id: 0.25 for s in scenarios}], "p")
     store.close()
     db = str(tmp_path / "h.db")
     runner = CliRunner()

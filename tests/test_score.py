@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import assume, given
-from hypothesis import strategies as st
-
 from eibench.scenarios import read_official
 from eibench.scenarios.model import Anchor
 from eibench.simulator.score import anchor_score
 from eibench.simulator.state import State
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 
 def spec_score(a, t, a0, t0, ap, tp, am, tm):
@@ -74,7 +73,7 @@ def test_exact_values_at_anchors(anc):
 
 @given(anchors(), st.integers(0, 30), st.integers(0, 30))
 def test_saturates_beyond_anchors(anc, da, dt):
-    start, success, failure = anc
+    _, success, failure = anc
     best = State(max(0, success.anger - da), min(100, success.trust + dt))
     worst = State(min(100, failure.anger + da), max(0, failure.trust - dt))
     assert anchor_score(best, *anc) == 1.0
