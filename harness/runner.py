@@ -186,8 +186,17 @@ def build_components(config: RunConfig) -> tuple[Agent, Simulator]:
 
     sampling = Sampling(temperature=config.temperature, top_p=config.top_p,
                         max_tokens=config.max_tokens)
-    agent = make_agent(config.agent, base_url=config.agent_base_url, sampling=sampling)
+    agent = make_agent(config.agent, base_url=config.agent_base_url, sampling=sampling,
+                       concurrency=_backend_limit(config.agent, config.concurrency))
+    if config.simulator == "heuristic":
+        return agent, make_simulator("heuristic")
     simulator = make_simulator(config.simulator, base_url=config.simulator_base_url,
                                prompt_path=config.simulator_prompt,
-                               temperature=config.simulator_temperature)
+                               sampling=Sampling(temperature=config.simulator_temperature),
+                               concurrency=_backend_limit(config.simulator, config.concurrency))
     return agent, simulator
+
+
+def _backend_limit(spec: str, concurrency: int) -> int | None:
+    """Let a remote backend keep up with the run's concurrency; local engines keep their own."""
+    return None if spec.startswith("local:") else concurrency

@@ -124,6 +124,8 @@ def _new_config(agent: str | None, simulator: str | None, base_url: str | None,
     if pack and official:
         raise click.UsageError("choose one source: --pack or --official")
     agent = agent or DEFAULT_AGENT
+    if simulator == "heuristic" and simulator_prompt:
+        raise click.UsageError("--simulator-prompt applies to LLM simulators, not 'heuristic'")
     if max_tokens is None:
         max_tokens = DEMO_MAX_TOKENS if agent.startswith("local:") else 1024
     return RunConfig(
