@@ -17,6 +17,7 @@ from typing import Protocol
 from eibench.harness.agents import Agent, AgentError, AgentTurn
 from eibench.harness.store import TurnRecord
 from eibench.scenarios.model import Scenario
+from eibench.simulator.backends.base import Usage
 from eibench.simulator.score import anchor_score
 from eibench.simulator.state import State
 from eibench.simulator.types import (
@@ -54,6 +55,8 @@ class DialogueResult:
     rounds: int
     history: list[Utterance]
     error: str | None = None
+    #: tokens spent on calls that left no turn behind (a simulator step that failed)
+    unrecorded_usage: Usage = field(default_factory=Usage)
 
     @property
     def failed(self) -> bool:
@@ -160,7 +163,7 @@ class Dialogue:
             keep_going=update.keep_going, stop_reason=update.stop_reason, raw=update.raw,
             latency_ms=latency * 1000, input_tokens=update.usage.input_tokens,
             output_tokens=update.usage.output_tokens, cost_usd=update.usage.cost_usd,
-            attempts=update.attempts))
+            attempts=update.attempts, rejected=tuple(update.rejected)))
         self.next_idx += 1
         self.history.append(self.pending_agent)
         self.pending_agent = None
@@ -204,4 +207,6 @@ async def run_dialogue(scenario: Scenario, agent: Agent, simulator: Simulator,
             await dialogue.answer(simulator, recorder, seed=seed)
         except SimulatorFailure as exc:
             detail = json.dumps({"message": str(exc), "raw": exc.raw}, ensure_ascii=False)
-            return dialogue.result(exc.reason, detail)
+            result = dialogue.result(exc.reason, detail)
+            result.unrecorded_usage = exc.usage
+            return result

@@ -143,3 +143,8 @@ def _initial(db: sqlite_utils.Database) -> None:
             db.execute(f"""
                 CREATE TRIGGER {table}_{event.lower()}_bump AFTER {event} ON {table}
                 BEGIN UPDATE changes SET counter = counter + 1 WHERE id = 1; END""")
+
+
+@migration(2, "turns.rejected: unparseable simulator outputs of a step that later succeeded")
+def _rejected_outputs(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE turns ADD COLUMN rejected TEXT")

@@ -20,6 +20,8 @@ from eibench.scenarios.model import Scenario
 from eibench.simulator.types import Simulator, SimulatorFailure, TerminationReason
 
 RESUMABLE = ("pending", "running", "interrupted")
+#: room for a five-step reflection plus the reply (Chinese and thinking models need it)
+SIMULATOR_MAX_TOKENS = 2048
 
 
 @dataclass
@@ -103,6 +105,10 @@ def create_run(store: Store, config: RunConfig, scenarios: Sequence[Scenario], *
 
 def finish(store: Store, episode: EpisodeRow, result: DialogueResult) -> None:
     """Close an episode from a dialogue result: failures carry their reason and no score."""
+    lost = result.unrecorded_usage
+    if lost.input_tokens or lost.output_tokens or lost.cost_usd:
+        store.add_usage(episode.id, input_tokens=lost.input_tokens,
+                        output_tokens=lost.output_tokens, cost_usd=lost.cost_usd)
     store.finish_episode(
         episode.id, reason=result.reason.value, anger=result.state.anger,
         trust=result.state.trust, score=None if result.failed else result.score,
@@ -192,7 +198,8 @@ def build_components(config: RunConfig) -> tuple[Agent, Simulator]:
         return agent, make_simulator("heuristic")
     simulator = make_simulator(config.simulator, base_url=config.simulator_base_url,
                                prompt_path=config.simulator_prompt,
-                               sampling=Sampling(temperature=config.simulator_temperature),
+                               sampling=Sampling(temperature=config.simulator_temperature,
+                                                 max_tokens=SIMULATOR_MAX_TOKENS),
                                concurrency=_backend_limit(config.simulator, config.concurrency))
     return agent, simulator
 

@@ -125,6 +125,7 @@ class TurnRecord:
     cost_usd: float = 0.0
     attempts: int = 1
     logprobs: list[float] | None = None
+    rejected: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,10 @@ class TurnRow(TurnRecord):
     def from_db(cls, row: sqlite3.Row) -> TurnRow:
         data = dict(row)
         lp = data.pop("logprobs", None)
+        rejected = data.pop("rejected", None)
         data["keep_going"] = None if data.get("keep_going") is None else bool(data["keep_going"])
-        return cls(**data, logprobs=json.loads(lp) if lp else None, logprobs_json=lp)
+        return cls(**data, logprobs=json.loads(lp) if lp else None, logprobs_json=lp,
+                   rejected=tuple(json.loads(rejected)) if rejected else ())
 
 
 _TURN_COLUMNS = [f.name for f in fields(TurnRecord)]
@@ -414,6 +417,8 @@ class Store:
             json.dumps(turn.logprobs) if turn.logprobs is not None else None)
         kg = _TURN_COLUMNS.index("keep_going")
         values[kg] = None if turn.keep_going is None else int(turn.keep_going)
+        values[_TURN_COLUMNS.index("rejected")] = (
+            json.dumps(list(turn.rejected), ensure_ascii=False) if turn.rejected else None)
         now = time.time()
         cols = ", ".join(_TURN_COLUMNS)
         marks = ", ".join("?" * len(_TURN_COLUMNS))

@@ -63,14 +63,31 @@ async def test_falls_back_to_json_object_and_remembers(server: FakeOpenAIServer,
     await backend.complete(MESSAGES, json_schema=SCHEMA)
     first, second = server.requests
     assert first.body["response_format"]["type"] == "json_schema"
-    assert second.body["response_format"] == {"type": "json_object"}
+    # llama.cpp's schema-constrained json_object mode comes next
+    assert second.body["response_format"] == {"type": "json_object", "schema": SCHEMA}
     system = second.body["messages"][0]
     assert system["role"] == "system" and system["content"].startswith("Persona text.")
     assert json.dumps(SCHEMA) in system["content"]
-    assert backend.response_format == "json_object"
+    assert backend.response_format == "json_object_schema"
     await backend.complete(MESSAGES, json_schema=SCHEMA)
     assert len(server.requests) == 3
-    assert server.requests[2].body["response_format"] == {"type": "json_object"}
+    assert server.requests[2].body["response_format"] == {"type": "json_object", "schema": SCHEMA}
+
+
+async def test_llama_style_500_on_response_format_falls_back(server: FakeOpenAIServer,
+                                                             make: Make) -> None:
+    """llama.cpp answers an unknown response_format with a 500 naming it: not a transient error."""
+    refusal = Fault("status", status=500, body={"error": {
+        "message": "literal_error ('body', 'response_format', 'type'): Input should be 'text' or "
+                   "'json_object'"}})
+    server.script = lambda r: (refusal if r.body["response_format"]["type"] == "json_schema"
+                               else json.dumps({"reply": "fine"}))
+    backend = make()
+    completion = await backend.complete(MESSAGES, json_schema=SCHEMA)
+    assert json.loads(completion.text) == {"reply": "fine"}
+    assert [r.body["response_format"]["type"] for r in server.requests] == ["json_schema",
+                                                                             "json_object"]
+    assert backend.response_format == "json_object_schema"
 
 
 async def test_falls_back_to_plain_text(server: FakeOpenAIServer, make: Make) -> None:
@@ -86,13 +103,13 @@ async def test_falls_back_to_plain_text(server: FakeOpenAIServer, make: Make) ->
 
 
 async def test_unrelated_400_keeps_the_format(server: FakeOpenAIServer, make: Make) -> None:
-    server.fail_next(*[Fault.server_error(400)] * 3)
+    server.fail_next(*[Fault.server_error(400)] * 4)
     backend = make()
     with pytest.raises(BackendError) as info:
         await backend.complete(MESSAGES, json_schema=SCHEMA)
     assert info.value.status == 400 and not info.value.retryable
     assert backend.response_format == "json_schema"
-    assert len(server.requests) == 3
+    assert len(server.requests) == 4
 
 
 async def test_reasoning_field_is_kept(server: FakeOpenAIServer, make: Make) -> None:

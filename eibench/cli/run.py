@@ -17,9 +17,10 @@ from eibench.cli.options import db_option, json_option, source_options
 console = Console(stderr=True)
 
 DEFAULT_AGENT = "local:smollm2"
-DEMO_LIMIT = 8
+DEMO_LIMIT = 4
 #: SmolLM2 on 2 cores makes ~75 tokens/s; a short cap keeps the offline demo to a few minutes.
-DEMO_MAX_TOKENS = 200
+DEMO_MAX_TOKENS = 120
+DEFAULT_CONCURRENCY = 8
 API_KEY_VARS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
 
 
@@ -40,8 +41,9 @@ API_KEY_VARS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Repeat each scenario N times (reliability; pass^k in the report).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed.")
-@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Episodes played at once.")
+@click.option("--concurrency", type=click.IntRange(min=1),
+              help=f"Episodes played at once (default {DEFAULT_CONCURRENCY}; 1 for a local: agent, "
+                   "whose engine runs one call at a time and reuses its cache between turns).")
 @click.option("--temperature", type=float, default=0.7, show_default=True,
               help="Agent sampling temperature.")
 @click.option("--top-p", type=float, help="Agent nucleus sampling.")
@@ -59,7 +61,7 @@ def run(agent: str | None, simulator: str | None, base_url: str | None,
         agent_base_url: str | None, simulator_base_url: str | None,
         simulator_prompt: str | None, pack: str | None, official: str | None,
         split: str | None, scene: str | None, limit: int | None, ids: tuple[str, ...],
-        seeds: int, seed: int, concurrency: int, temperature: float, top_p: float | None,
+        seeds: int, seed: int, concurrency: int | None, temperature: float, top_p: float | None,
         max_tokens: int | None, simulator_temperature: float, db: str, run_name: str | None,
         resume: str | None, retry_failed: bool, as_json: bool, quiet: bool) -> None:
     """Run an agent against scenarios with a simulated user and report the score.
@@ -94,7 +96,8 @@ def run(agent: str | None, simulator: str | None, base_url: str | None,
                               "heuristic simulator. This exercises the toolkit; it does not "
                               "measure a model. Name --agent and --simulator for real numbers.[/]")
             run_row = None
-        summary = asyncio.run(_execute(store, config, run_row, run_name, concurrency, retry_failed,
+        summary = asyncio.run(_execute(store, config, run_row, run_name,
+                                       concurrency or config.concurrency, retry_failed,
                                        quiet or as_json))
     except (StoreError, ScenarioError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -116,8 +119,8 @@ def _new_config(agent: str | None, simulator: str | None, base_url: str | None,
                 agent_base_url: str | None, simulator_base_url: str | None,
                 simulator_prompt: str | None, pack: str | None, official: str | None,
                 split: str | None, scene: str | None, limit: int | None, ids: tuple[str, ...],
-                seeds: int, seed: int, concurrency: int, temperature: float, top_p: float | None,
-                max_tokens: int | None, simulator_temperature: float) -> Any:
+                seeds: int, seed: int, concurrency: int | None, temperature: float,
+                top_p: float | None, max_tokens: int | None, simulator_temperature: float) -> Any:
     from eibench.harness.runner import RunConfig
     from eibench.simulator.registry import default_simulator_name
 
@@ -126,8 +129,11 @@ def _new_config(agent: str | None, simulator: str | None, base_url: str | None,
     agent = agent or DEFAULT_AGENT
     if simulator == "heuristic" and simulator_prompt:
         raise click.UsageError("--simulator-prompt applies to LLM simulators, not 'heuristic'")
+    local = agent.startswith("local:")
     if max_tokens is None:
-        max_tokens = DEMO_MAX_TOKENS if agent.startswith("local:") else 1024
+        max_tokens = DEMO_MAX_TOKENS if local else 1024
+    if concurrency is None:
+        concurrency = 1 if local else DEFAULT_CONCURRENCY
     return RunConfig(
         agent=agent, simulator=simulator or default_simulator_name(),
         pack=None if official else (pack or "starter"), official=official,
