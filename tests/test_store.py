@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from eibench.harness.migrations import latest_version
 from eibench.harness.store import Store, StoreError, TurnRecord
 from eibench.scenarios import read_pack
@@ -127,3 +126,28 @@ def test_newer_schema_refused(tmp_path):
     conn.close()
     with pytest.raises(StoreError, match="newer"):
         Store(path, readonly=True)
+
+
+def test_migrating_an_old_store_keeps_its_data(tmp_path, scenarios):
+    """A store written at schema 1 opens under the current schema with every row intact."""
+    import sqlite_utils
+
+    from eibench.harness import migrations
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    db = sqlite_utils.Database(conn)
+    with conn:
+        migrations.MIGRATIONS[1][1](db)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO runs (id, name, created_at, agent, simulator, simulator_kind,"
+                     " code_version) VALUES ('r', 'old', 0, 'a', 'heuristic', 'heuristic', '0')")
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version == latest_version() >= 2
+        run = store.get_run("old")
+        store.ensure_episodes(run.id, [(scenarios[0], 0, 0)])
+        ep = store.episodes(run.id)[0]
+        store.record_turn(ep.id, TurnRecord(idx=0, round=1, speaker="user", text="hm",
+                                            rejected=("not json", "still not")))
+        assert store.turns(ep.id)[0].rejected == ("not json", "still not")
