@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from eibench.scenarios.model import Problem, Scenario
+from pydantic import ValidationError
 
 AGENT_OPEN_CUE = {
     "en": "Please open the conversation: be natural and tactful, neither fawning nor rude.",
-    "zh": "请你先开场，保持自然、有分寸的寒暄，不要刻意讨好或冒犯。",
+    "zh": "请你来开启这段对话：自然一点、有分寸，不必讨好，也别冒犯对方。",
 }
 
 # Where each model field lives in the official record, for error messages.
