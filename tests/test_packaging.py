@@ -80,7 +80,8 @@ def test_wheel_contains_every_module(tmp_path):
                 continue
             if f"{prefix}/{rel}" not in names:
                 missing.append(f"{prefix}/{rel}")
-        for data in list(folder.rglob("*.jsonl")) + list(folder.rglob("*.j2")):
+        for data in [p for ext in ("jsonl", "j2", "tcss", "json", "yaml")
+                     for p in folder.rglob(f"*.{ext}")]:
             rel = data.relative_to(folder).as_posix()
             if f"{prefix}/{rel}" not in names:
                 missing.append(f"{prefix}/{rel}")
