@@ -29,6 +29,14 @@ DEFAULT_DB = "eibench.db"
 BUSY_TIMEOUT_MS = 10_000
 
 
+EPISODE_ORDERS = {"id": "id", "score": "score IS NULL, score DESC, id",
+                  "score_asc": "score IS NULL, score, id"}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class StoreError(Exception):
     """The database is missing, not an eibench store, or a reference does not resolve."""
 
@@ -367,10 +375,9 @@ class Store:
             (run_id, scenario.id, repeat)).fetchone()
         return _row(EpisodeRow, found)
 
-    def episodes(self, run_id: str, *, status: str | Sequence[str] | None = None,
-                 scene: str | None = None, limit: int | None = None,
-                 offset: int = 0, order: str = "id") -> list[EpisodeRow]:
-        """The run's episodes, optionally filtered; ``order`` is ``id`` or ``score``."""
+    @staticmethod
+    def _episode_filter(run_id: str, status: str | Sequence[str] | None, scene: str | None,
+                        search: str) -> tuple[str, list[Any]]:
         where, params = ["run_id = ?"], [run_id]
         if status:
             statuses = [status] if isinstance(status, str) else list(status)
@@ -379,20 +386,50 @@ class Store:
         if scene:
             where.append("scene = ?")
             params.append(scene)
-        order_sql = {"id": "id", "score": "score IS NULL, score DESC, id",
-                     "score_asc": "score IS NULL, score, id"}[order]
-        sql = f"SELECT * FROM episodes WHERE {' AND '.join(where)} ORDER BY {order_sql}"
+        if search.strip():
+            pattern = "%" + _escape_like(search.strip()) + "%"
+            where.append(
+                "(scenario_id LIKE ? ESCAPE '\\' OR scenario_key IN (SELECT key FROM scenarios"
+                " WHERE json_extract(record, '$.title') LIKE ? ESCAPE '\\'))")
+            params.extend([pattern, pattern])
+        return " AND ".join(where), params
+
+    def episodes(self, run_id: str, *, status: str | Sequence[str] | None = None,
+                 scene: str | None = None, search: str = "", limit: int | None = None,
+                 offset: int = 0, order: str = "id") -> list[EpisodeRow]:
+        """The run's episodes, optionally filtered and paged.
+
+        Args:
+            status / scene: keep only these.
+            search: a case-insensitive substring of the scenario id or title.
+            order: ``id``, ``score`` (best first) or ``score_asc``.
+        """
+        where, params = self._episode_filter(run_id, status, scene, search)
+        order_sql = EPISODE_ORDERS[order]
+        sql = f"SELECT * FROM episodes WHERE {where} ORDER BY {order_sql}"
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         return [_row(EpisodeRow, r) for r in self.conn.execute(sql, params)]
 
-    def count_episodes(self, run_id: str, *, status: str | None = None) -> int:
-        if status:
-            q = self.conn.execute("SELECT COUNT(*) FROM episodes WHERE run_id = ? AND status = ?",
-                                  (run_id, status))
-        else:
-            q = self.conn.execute("SELECT COUNT(*) FROM episodes WHERE run_id = ?", (run_id,))
-        return int(q.fetchone()[0])
+    def count_episodes(self, run_id: str, *, status: str | Sequence[str] | None = None,
+                       scene: str | None = None, search: str = "") -> int:
+        """How many of the run's episodes match the same filters as :meth:`episodes`."""
+        where, params = self._episode_filter(run_id, status, scene, search)
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM episodes WHERE {where}",
+                                     params).fetchone()[0])
+
+    def scenario_titles(self, keys: Iterable[str]) -> dict[str, str]:
+        """Titles of the stored scenarios under ``keys``."""
+        wanted = sorted(set(keys))
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, title in self.conn.execute(
+                    "SELECT key, json_extract(record, '$.title') FROM scenarios"
+                    f" WHERE key IN ({marks})", chunk):
+                out[key] = str(title or "")
+        return out
 
     def get_episode(self, episode_id: int) -> EpisodeRow:
         row = self.conn.execute("SELECT * FROM episodes WHERE id = ?", (episode_id,)).fetchone()

@@ -1,28 +1,22 @@
 """What the TUI reads from the store, as plain rows (no Textual here).
 
-Runs, dialogues and scenarios come through :class:`~eibench.harness.store.Store`'s own methods.
-The episode list needs what ``Store.episodes`` does not offer (a search on the scenario id or
-title and a filtered count for paging), so those two read-only queries live here, over the same
-read-only connection.
+Everything comes through :class:`~eibench.harness.store.Store`'s own methods; this module shapes
+it for the screens.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
-from eibench.harness.store import EpisodeRow, Store
+from eibench.harness.store import EPISODE_ORDERS, EpisodeRow, Store
 
 STATUSES = ("pending", "running", "finished", "failed", "interrupted")
 #: Episode orders: key -> (label, SQL ORDER BY)
 ORDERS: dict[str, tuple[str, str]] = {
-    "id": ("id", "id"),
-    "score": ("score ↓", "score IS NULL, score DESC, id"),
-    "score_asc": ("score ↑", "score IS NULL, score, id"),
-}
-_EPISODE_FIELDS = [f.name for f in fields(EpisodeRow)]
+    key: (label, EPISODE_ORDERS[key])
+    for key, label in (("id", "id"), ("score", "score ↓"), ("score_asc", "score ↑"))}
 
 
 @dataclass(frozen=True)
@@ -77,56 +71,22 @@ class EpisodeQuery:
     search: str = ""
     order: str = "id"
 
-    def where(self) -> tuple[str, list[Any]]:
-        clauses, params = ["run_id = ?"], [self.run_id]
-        if self.scene:
-            clauses.append("scene = ?")
-            params.append(self.scene)
-        if self.status:
-            clauses.append("status = ?")
-            params.append(self.status)
-        if self.search.strip():
-            pattern = "%" + _escape_like(self.search.strip()) + "%"
-            clauses.append(
-                "(scenario_id LIKE ? ESCAPE '\\' OR scenario_key IN (SELECT key FROM scenarios"
-                " WHERE id LIKE ? ESCAPE '\\' OR json_extract(record, '$.title') LIKE ? ESCAPE '\\'))")
-            params.extend([pattern, pattern, pattern])
-        return " AND ".join(clauses), params
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
 
 def count_episodes(store: Store, query: EpisodeQuery) -> int:
     """How many episodes match ``query``."""
-    where, params = query.where()
-    row = store.conn.execute(f"SELECT COUNT(*) FROM episodes WHERE {where}", params).fetchone()
-    return int(row[0])
+    return store.count_episodes(query.run_id, status=query.status, scene=query.scene,
+                                search=query.search)
 
 
 def episode_page(store: Store, query: EpisodeQuery, *, offset: int, limit: int) -> list[EpisodeRow]:
     """One page of the episodes matching ``query``, in its order."""
-    where, params = query.where()
-    order = ORDERS[query.order][1]
-    sql = (f"SELECT {', '.join(_EPISODE_FIELDS)} FROM episodes WHERE {where} ORDER BY {order}"
-           " LIMIT ? OFFSET ?")
-    rows = store.conn.execute(sql, [*params, int(limit), int(offset)]).fetchall()
-    return [EpisodeRow(**dict(zip(_EPISODE_FIELDS, row, strict=True))) for row in rows]
+    return store.episodes(query.run_id, status=query.status, scene=query.scene,
+                          search=query.search, order=query.order, limit=limit, offset=offset)
 
 
 def scenario_titles(store: Store, keys: Iterable[str]) -> dict[str, str]:
     """Titles of the stored scenarios under ``keys`` (a key never changes its content)."""
-    wanted = sorted(set(keys))
-    out: dict[str, str] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for key, title in store.conn.execute(
-                f"SELECT key, json_extract(record, '$.title') FROM scenarios WHERE key IN ({marks})",
-                chunk):
-            out[key] = str(title or "")
-    return out
+    return store.scenario_titles(keys)
 
 
 def safe_counter(store: Store) -> int | None:
