@@ -18,6 +18,9 @@ from eibench.harness.stats import bootstrap_ci, mean, paired_bootstrap_ci, std
 from eibench.harness.store import EpisodeRow, RunRow, Store
 from eibench.scenarios.model import SCENES
 
+#: agents driven from outside (MCP clients, a person at the keyboard): a run cannot replay them
+NOT_RESUMABLE_AGENTS = ("mcp", "human")
+
 HEURISTIC_NOTE = ("simulator=heuristic: an offline rule-based stand-in for the LLM simulator; "
                   "it exercises the toolkit. LLM simulators give the benchmark's real numbers.")
 
@@ -92,8 +95,9 @@ def build_report(store: Store, run: RunRow) -> Report:
     if run.simulator_kind == "heuristic":
         report.notes.append(HEURISTIC_NOTE)
     if report.unfinished:
-        report.notes.append(f"{report.unfinished} episode(s) unfinished: "
-                            f"`eibench run --resume {run.name}` completes them")
+        how = (f"`eibench run --resume {run.name}` completes them"
+               if run.agent not in NOT_RESUMABLE_AGENTS else "they are still in progress")
+        report.notes.append(f"{report.unfinished} episode(s) unfinished: {how}")
     return report
 
 
