@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eibench.scenarios.model import SCENES, Problem, Scenario
 from eibench.scenarios.official import parse_record
@@ -18,6 +19,9 @@ from eibench.scenarios.official import parse_record
 PACKS_DIR = Path(__file__).parent / "packs"
 OFFICIAL_ENV = "EIBENCH_OFFICIAL_DIR"
 DEFAULT_PACK = "starter"
+#: Optional file at a pack's root describing it, e.g. ``{"origin": "official",
+#: "lenient_anchors": true}`` for a folder made by ``eibench scenarios import``.
+PACK_MANIFEST = "pack.json"
 
 
 class ScenarioError(Exception):
@@ -130,11 +134,30 @@ def pack_root(pack: str) -> Path:
     return root
 
 
+def pack_manifest(root: Path) -> dict[str, Any]:
+    """The pack's ``pack.json`` as a dict (empty when the pack has none)."""
+    path = root / PACK_MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ScenarioError(f"cannot read pack manifest {str(path)!r}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ScenarioError(f"pack manifest {str(path)!r} must hold a JSON object")
+    return data
+
+
 def read_pack(pack: str, *, split: str | None = None, scene: str | None = None) -> LoadResult:
-    """Read a project pack; anchor findings are errors (our own data must be clean)."""
+    """Read a project pack; anchor findings are errors (our own data must be clean).
+
+    A pack whose ``pack.json`` sets ``"lenient_anchors": true`` (the official files imported
+    with ``eibench scenarios import``) keeps upstream anchor quirks as warnings instead.
+    """
     root = pack_root(pack)
     name = pack if root.parent == PACKS_DIR else str(root)
-    return _read_tree(root, source=f"pack:{name}", strict=True, split=split, scene=scene)
+    strict = not pack_manifest(root).get("lenient_anchors", False)
+    return _read_tree(root, source=f"pack:{name}", strict=strict, split=split, scene=scene)
 
 
 def official_dir(directory: str | os.PathLike[str] | None) -> Path:
