@@ -34,18 +34,20 @@ from typing import ClassVar
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from eibench.harness.store import Store  # noqa: E402
-from eibench.tui.app import EIBenchApp  # noqa: E402
-from eibench.tui.dialogue import DialogueScreen  # noqa: E402
-from eibench.tui.episodes import PAGE_SIZE, EpisodesScreen  # noqa: E402
-from eibench.tui.query import EpisodeQuery, count_episodes, episode_page, scenario_titles  # noqa: E402
-from eibench.tui.runs import RunsScreen  # noqa: E402
 from rich.text import Text  # noqa: E402
 from textual.app import App, ComposeResult  # noqa: E402
 from textual.binding import Binding, BindingType  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
 from textual.screen import Screen  # noqa: E402
 from textual.widgets import DataTable, Footer, Header, Input  # noqa: E402
+
+from eibench.harness.store import Store  # noqa: E402
+from eibench.tui.app import EIBenchApp  # noqa: E402
+from eibench.tui.dialogue import DialogueScreen  # noqa: E402
+from eibench.tui.episodes import PAGE_SIZE, EpisodesScreen  # noqa: E402
+from eibench.tui.query import EpisodeQuery, count_episodes, episode_page, scenario_titles  # noqa: E402
+from eibench.tui.runs import RunsScreen  # noqa: E402
+
 from tui_data import build_large_store  # noqa: E402
 
 BUDGET_S = 1.0

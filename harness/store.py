@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+
+from eibench import __version__
 from eibench.harness.migrations import apply_migrations, latest_version
 from eibench.scenarios.model import Scenario
 from eibench.scenarios.official import parse_record
-
-from eibench import __version__
 
 DEFAULT_DB = "eibench.db"
 BUSY_TIMEOUT_MS = 10_000

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
 from eibench.scenarios.model import Anchor, Scenario
 from eibench.scenarios.taxonomy import MODIFIER_POOLS, SUCCESS_RANGES, THEMES, intensity_pool
-from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = [
     "ANCHORS_SCHEMA",

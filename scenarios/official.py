@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from eibench.scenarios.model import Problem, Scenario
 from pydantic import ValidationError
+
+from eibench.scenarios.model import Problem, Scenario
 
 AGENT_OPEN_CUE = {
     "en": "Please open the conversation: be natural and tactful, neither fawning nor rude.",

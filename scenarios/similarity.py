@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import TypeAlias
 
 import numpy as np
+
 from eibench.scenarios.model import Scenario
 
 __all__ = [

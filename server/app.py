@@ -15,13 +15,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal, TypeVar
 
-from eibench.scenarios.model import Scenario
-from eibench.server.catalogue import agent_brief, open_cue
-from eibench.server.conversations import Engine
-from eibench.server.errors import ConversationError
-from eibench.server.models import ConversationResult, ConversationStarted, SayResult, ScenarioList
-from eibench.server.settings import ServerSettings
-from eibench.simulator.types import Simulator
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.shared.exceptions import MCPError
@@ -29,6 +22,13 @@ from mcp_types import INVALID_PARAMS, ToolAnnotations
 from pydantic import Field
 
 from eibench import __version__
+from eibench.scenarios.model import Scenario
+from eibench.server.catalogue import agent_brief, open_cue
+from eibench.server.conversations import Engine
+from eibench.server.errors import ConversationError
+from eibench.server.models import ConversationResult, ConversationStarted, SayResult, ScenarioList
+from eibench.server.settings import ServerSettings
+from eibench.simulator.types import Simulator
 
 F = TypeVar("F", bound=Callable[..., Any])
 EngineContext = Context[Engine, Any]

@@ -6,9 +6,10 @@ import ipaddress
 import socket
 from collections.abc import Callable
 
-from eibench.server.auth import BearerTokenMiddleware
 from mcp.server.mcpserver import MCPServer
 from starlette.types import ASGIApp
+
+from eibench.server.auth import BearerTokenMiddleware
 
 MCP_PATH = "/mcp"
 

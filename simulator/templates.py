@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
 from eibench.simulator.backends.base import ChatMessage
 from eibench.simulator.state import State
 from eibench.simulator.types import Utterance, rounds_done
-from jinja2.sandbox import SandboxedEnvironment
 
 if TYPE_CHECKING:
     from eibench.scenarios.model import Scenario

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+
 from eibench.simulator.backends import BackendError, RetryPolicy, Sampling, get_backend
 from eibench.simulator.backends.anthropic_backend import (
     OPENING_USER_LINE,
@@ -15,6 +16,7 @@ from eibench.simulator.backends.anthropic_backend import (
     to_anthropic,
 )
 from eibench.simulator.backends.managed import PRICES, cost_of
+
 from fakes import Answer, FakeAnthropicServer, Fault
 
 PERSONA = "You are Lin, a restaurant owner whose order was lost. " * 20

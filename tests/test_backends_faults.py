@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
 from eibench.simulator.backends import (
     BackendError,
     ManagedBackend,
@@ -16,6 +17,7 @@ from eibench.simulator.backends import (
     get_backend,
 )
 from eibench.simulator.backends.managed import cost_of, price_for
+
 from fakes import FakeAnthropicServer, FakeOpenAIServer, FakeServer, Fault
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)

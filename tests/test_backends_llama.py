@@ -6,6 +6,7 @@ import importlib.util
 import json
 
 import pytest
+
 from eibench.simulator.backends import MissingDependency, Sampling, get_backend
 
 pytestmark = pytest.mark.llama

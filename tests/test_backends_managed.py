@@ -8,6 +8,7 @@ import time
 from email.utils import formatdate
 
 import pytest
+
 from eibench.simulator.backends import (
     BackendError,
     Completion,

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+
 from eibench.simulator.backends import BackendError, RetryPolicy, Sampling, get_backend
 from eibench.simulator.backends.openai_backend import OpenAIBackend
+
 from fakes import Answer, FakeOpenAIServer, Fault
 
 SCHEMA = {"type": "object", "properties": {"reply": {"type": "string"}}, "required": ["reply"]}

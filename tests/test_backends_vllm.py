@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from eibench.simulator.backends import BackendError, MissingDependency, Sampling, get_backend
 from eibench.simulator.backends.vllm_backend import VLLMBackend, vllm_sampling_params
 

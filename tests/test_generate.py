@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eibench.cli.main import cli
 from eibench.scenarios import read_pack
 from eibench.scenarios.generate import (
     GenerateConfig,
@@ -29,10 +33,6 @@ from eibench.scenarios.taxonomy import (
     USER_SECTIONS,
 )
 from eibench.simulator.backends import BackendError, ScriptedBackend
-from hypothesis import given
-from hypothesis import strategies as st
-
-from eibench.cli.main import cli
 
 SYLLABLES = ["ka", "lo", "mi", "ren", "tu", "sa", "vel", "dor", "pi", "nex", "ro", "zu", "fan",
              "gil", "mor", "tes", "qua", "bri", "hol", "wen"]

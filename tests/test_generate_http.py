@@ -6,11 +6,12 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from eibench.scenarios import read_pack
-from fakes import FakeAnthropicServer, FakeOpenAIServer, Fault
 from test_generate import ANCHORS, WORST, personas
 
 from eibench.cli.main import cli
+from eibench.scenarios import read_pack
+
+from fakes import FakeAnthropicServer, FakeOpenAIServer, Fault
 
 
 def script(request) -> str:

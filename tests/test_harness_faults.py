@@ -6,8 +6,6 @@ import json
 import random
 
 import pytest
-from fakes.openai_server import FakeOpenAIServer
-from fakes.server import Fault
 
 from eibench.harness.agents import LLMAgent
 from eibench.harness.report import build_report
@@ -17,6 +15,9 @@ from eibench.scenarios import read_official
 from eibench.simulator.backends import get_backend
 from eibench.simulator.backends.managed import RetryPolicy
 from eibench.simulator.llm import LLMSimulator
+
+from fakes.openai_server import FakeOpenAIServer
+from fakes.server import Fault
 
 
 def script(request):

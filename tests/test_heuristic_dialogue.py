@@ -15,6 +15,7 @@ import re
 from statistics import mean
 
 import pytest
+
 from eibench.scenarios import SCENES, Scenario, read_official, read_pack
 from eibench.simulator.heuristic import HeuristicSimulator
 from eibench.simulator.heuristic.lexicon import EN_STOPWORDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from eibench.simulator.heuristic.features import (
     context_features,
     normalise_language,

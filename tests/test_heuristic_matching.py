@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from eibench.simulator.heuristic.lexicon import EN, LEXICONS, ZH, compiled
 from eibench.simulator.heuristic.matching import (
     BOUNDARY,
@@ -14,8 +17,6 @@ from eibench.simulator.heuristic.matching import (
     leads,
     probe,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 BANKS = Path(__file__).resolve().parent.parent / "simulator" / "banks"
 

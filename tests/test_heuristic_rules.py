@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eibench.simulator.heuristic.rules import Verdict, band_name, judge
-from eibench.simulator.state import State, apply_deltas
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from eibench.simulator.heuristic.rules import Verdict, band_name, judge
+from eibench.simulator.state import State, apply_deltas
 
 OPENING = "You promised the report by Monday and it still isn't here. The client is furious."
 

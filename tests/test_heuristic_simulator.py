@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+
 from eibench.scenarios import Anchor, Scenario
 from eibench.simulator.heuristic import BankError, HeuristicSimulator, load_bank
 from eibench.simulator.heuristic.features import is_chinese

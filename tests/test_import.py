@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from eibench.cli.main import cli
 from eibench.scenarios import load_scenarios, read_official, read_pack
 from eibench.scenarios.importer import ImportRefused, import_official
 from eibench.scenarios.loaders import PACKS_DIR, pack_manifest
-
-from eibench.cli.main import cli
 
 
 def test_round_trip_official(official_dir, tmp_path):

@@ -7,6 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from eibench.scenarios.model import Anchor, Scenario, Scene
 from eibench.simulator.backends import BackendError, Completion, ScriptedBackend
 from eibench.simulator.llm import LLMSimulator
@@ -28,8 +31,6 @@ from eibench.simulator.templates import (
     sha256_text,
 )
 from eibench.simulator.types import SimulatorFailure, TerminationReason, Utterance
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def make_scenario(language: str = "en", scene: Scene = Scene.REPAIR) -> Scenario:

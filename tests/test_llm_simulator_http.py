@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+
 from eibench.harness.agents import FunctionAgent
 from eibench.harness.loop import DialogueResult, ListRecorder, run_dialogue
 from eibench.scenarios.model import Anchor, Scenario, Scene
@@ -19,6 +20,7 @@ from eibench.simulator.backends import RetryPolicy, get_backend
 from eibench.simulator.llm import LLMSimulator
 from eibench.simulator.state import State
 from eibench.simulator.types import TerminationReason
+
 from fakes import Answer, FakeAnthropicServer, FakeOpenAIServer, FakeRequest, Fault
 
 SCENARIO = Scenario(

@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from eibench.simulator.backends import ChatBackend, Sampling, get_backend
 from eibench.simulator.llm import LLMSimulator
 from eibench.simulator.parsing import OUTPUT_SCHEMA, parse_simulator_output

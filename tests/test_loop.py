@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from toys import LINES, ToySimulator, agent
 
 from eibench.harness.agents import AgentError, FunctionAgent, build_agent_messages
 from eibench.harness.loop import ListRecorder, run_dialogue, score_state
 from eibench.scenarios import read_pack
 from eibench.simulator.types import TerminationReason
+
+from toys import LINES, ToySimulator, agent
 
 
 @pytest.fixture(scope="module")

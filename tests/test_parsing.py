@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from eibench.simulator.parsing import (
     FIELDS,
     OUTPUT_SCHEMA,
@@ -12,8 +15,6 @@ from eibench.simulator.parsing import (
     SimulatorOutput,
     parse_simulator_output,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 CLEAN = {"reflection": "1) need x 2) meh 3) nothing new 4) 0/0 5) flat", "anger_delta": -3,
          "trust_delta": 4, "reply": "Fine. Go on.", "continue": "yes", "stop_reason": ""}

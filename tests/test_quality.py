@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from eibench.cli.main import cli
 from eibench.scenarios import read_pack
 from eibench.scenarios.loaders import PACKS_DIR
 from eibench.scenarios.quality import (
@@ -19,8 +21,6 @@ from eibench.scenarios.quality import (
     validate_packs,
 )
 from eibench.scenarios.taxonomy import AGENT_SECTIONS, THEMES, USER_SECTIONS
-
-from eibench.cli.main import cli
 
 STARTER_DEFENSE = PACKS_DIR / "starter" / "test" / "defense.jsonl"
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+
+from eibench.cli.main import cli
 from eibench.scenarios import available_packs, read_pack
 from eibench.scenarios.loaders import PACKS_DIR
 from eibench.scenarios.quality import duplicate_problems, validate_packs
@@ -24,8 +26,6 @@ from eibench.scenarios.similarity import (
     scenario_shingles,
     shingles,
 )
-
-from eibench.cli.main import cli
 
 STARTER = PACKS_DIR / "starter"
 

@@ -6,15 +6,16 @@ import json
 
 import pytest
 from click.testing import CliRunner
+
+from eibench.cli.main import cli
 from eibench.harness.agents import FunctionAgent, build_agent_messages
 from eibench.harness.report import build_report, compare_runs, report_csv, report_markdown
 from eibench.harness.runner import RunConfig, create_run, execute
 from eibench.harness.stats import bootstrap_ci
 from eibench.harness.store import Store, TurnRecord
 from eibench.scenarios import read_pack
-from toys import ToySimulator, agent
 
-from eibench.cli.main import cli
+from toys import ToySimulator, agent
 
 
 @pytest.fixture

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
 from eibench.scenarios import read_official
 from eibench.scenarios.model import Anchor
 from eibench.simulator.score import anchor_score
 from eibench.simulator.state import State
-from hypothesis import assume, given
-from hypothesis import strategies as st
 
 
 def spec_score(a, t, a0, t0, ap, tp, am, tm):

@@ -7,11 +7,13 @@ import json
 
 import mcp
 import pytest
+
 from eibench.harness.report import build_report
 from eibench.harness.store import Store
 from eibench.scenarios import read_pack
 from eibench.server import Engine, ServerSettings, create_server
 from eibench.simulator.state import apply_deltas
+
 from toys import LINES, ToySimulator
 
 WAIT = 5.0
@@ -543,6 +545,7 @@ async def test_handlers_run_on_the_event_loop_thread(db, scenarios):
 
 async def test_bearer_token_middleware():
     import httpx
+
     from eibench.server.auth import BearerTokenMiddleware
 
     async def app(scope, receive, send):

@@ -22,12 +22,13 @@ import httpx2
 import mcp
 import pytest
 from click.testing import CliRunner
-from eibench.harness.store import Store
 from mcp import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from toys import LINES
 
 from eibench.cli.main import cli
+from eibench.harness.store import Store
+
+from toys import LINES
 
 CHARM = "starter_test_charm_01"
 DEFENSE = "starter_test_defense_01"

@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from click.testing import CliRunner
+
+from eibench.cli.main import cli
 from eibench.simulator.backends import ChatMessage, ScriptedBackend
 from eibench.simulator.check import run_check, tone_contradiction
 from eibench.simulator.llm import LLMSimulator
 from eibench.simulator.probes import INJECTIONS, PROBES
 from eibench.simulator.state import State
-
-from eibench.cli.main import cli
 
 #: Words of the bad scripts (templated empathy, lists, policy, counter-blame, flattery).
 BAD_MARKERS = re.compile(

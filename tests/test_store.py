@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+
 from eibench.harness.migrations import latest_version
 from eibench.harness.store import Store, StoreError, TurnRecord
 from eibench.scenarios import read_pack

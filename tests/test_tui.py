@@ -12,6 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
 from eibench.harness.loop import score_state
 from eibench.harness.store import Store
 from eibench.simulator.state import State
@@ -22,9 +26,7 @@ from eibench.tui.dialogue import DialogueScreen
 from eibench.tui.episodes import PAGE_SIZE, EpisodesScreen
 from eibench.tui.runs import RunsScreen
 from eibench.tui.turns import TurnView
-from rich.text import Text
-from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+
 from tui_data import (
     CHARM,
     DEFENSE,

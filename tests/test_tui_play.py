@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Static
+
+from eibench.cli.main import cli
 from eibench.harness.store import Store
 from eibench.tui.play import PickerScreen, PlayApp, PlayScreen, run_name
 from eibench.tui.turns import TurnView
-from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+
 from toys import ToySimulator
 from tui_data import CHARM, DEFENSE, REPAIR
-
-from eibench.cli.main import cli
 
 SIZE = (120, 36)
 

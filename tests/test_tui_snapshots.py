@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from eibench.tui.app import EIBenchApp
+
 from tui_data import build_demo_store
 
 SIZE = (120, 36)

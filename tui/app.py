@@ -6,6 +6,14 @@ import sqlite3
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Center, Middle
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+from textual.worker import get_current_worker
+
 from eibench.harness.store import Store, StoreError
 from eibench.tui.base import LiveScreen
 from eibench.tui.runs import RunsScreen
@@ -19,13 +27,6 @@ from eibench.tui.watch import (
     StoreWatcher,
     diagnose,
 )
-from rich.text import Text
-from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Center, Middle
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
-from textual.worker import get_current_worker
 
 
 class NoticeScreen(Screen[None]):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from eibench.harness.store import Store
 from textual.screen import Screen
+
+from eibench.harness.store import Store
 
 
 class LiveScreen(Screen[None]):

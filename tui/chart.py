@@ -10,10 +10,11 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from eibench.harness.store import TurnRecord
-from eibench.scenarios.model import Scenario
 from rich.text import Text
 from textual.widget import Widget
+
+from eibench.harness.store import TurnRecord
+from eibench.scenarios.model import Scenario
 
 ANGER_STYLE = "#ff8c42"
 TRUST_STYLE = "#4ea1ff"

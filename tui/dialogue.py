@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, Static
+
 from eibench.harness.store import EpisodeRow, Store, StoreError
 from eibench.scenarios.model import Scenario
 from eibench.tui.base import LiveScreen
 from eibench.tui.chart import ANGER_STYLE, TRUST_STYLE, StateChart, chart_data
 from eibench.tui.runs import score_text, status_text
 from eibench.tui.turns import MUTED, TurnView
-from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Static
 
 
 def anchors_text(scenario: Scenario) -> Text:

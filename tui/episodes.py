@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, ClassVar
 
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
 from eibench.harness.store import EpisodeRow, Store, StoreError
 from eibench.scenarios.model import SCENES
 from eibench.tui.base import LiveScreen
@@ -19,10 +24,6 @@ from eibench.tui.query import (
 from eibench.tui.runs import score_text, status_text
 from eibench.tui.tables import OpenTable, TableSync
 from eibench.tui.turns import MUTED
-from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Header, Input, Static
 
 PAGE_SIZE = 200
 #: load the next page when the cursor or the scroll position comes this close to the end

@@ -14,6 +14,15 @@ import time
 from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import Worker
+
 from eibench.harness.agents import FunctionAgent
 from eibench.harness.loop import DialogueResult
 from eibench.harness.runner import RunConfig, create_run, play_episode
@@ -25,14 +34,6 @@ from eibench.tui.chart import ANGER_STYLE, TRUST_STYLE, StateChart, chart_data
 from eibench.tui.runs import score_text
 from eibench.tui.tables import OpenTable
 from eibench.tui.turns import MUTED, TurnView
-from rich.text import Text
-from textual import work
-from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
-from textual.worker import Worker
 
 HUMAN_AGENT = "human"
 #: seconds between two looks at the store for turns to show while the simulator answers

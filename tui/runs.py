@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from eibench.tui.base import LiveScreen
-from eibench.tui.query import RunSummary, run_summaries
-from eibench.tui.tables import OpenTable, TableSync
-from eibench.tui.turns import MUTED, fmt_score
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Static
+
+from eibench.tui.base import LiveScreen
+from eibench.tui.query import RunSummary, run_summaries
+from eibench.tui.tables import OpenTable, TableSync
+from eibench.tui.turns import MUTED, fmt_score
 
 STATUS_STYLES = {"finished": "#5fd75f", "running": "#ffd75f", "failed": "#ff5f5f",
                  "interrupted": "#d787ff", "pending": MUTED}

@@ -7,12 +7,13 @@ state line is hidden under an ancestor with ``hide-state`` (play mode keeps the 
 
 from __future__ import annotations
 
-from eibench.harness.store import TurnRecord
-from eibench.tui.chart import ANGER_STYLE, BAD_STYLE, GOOD_STYLE, TRUST_STYLE
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
+
+from eibench.harness.store import TurnRecord
+from eibench.tui.chart import ANGER_STYLE, BAD_STYLE, GOOD_STYLE, TRUST_STYLE
 
 MUTED = "#8a8a8a"
 

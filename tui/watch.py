@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from eibench.harness.store import Store, StoreError
 from textual.message import Message
 from textual.message_pump import MessagePump
+
+from eibench.harness.store import Store, StoreError
 
 POLL_INTERVAL = 0.3
 

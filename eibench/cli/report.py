@@ -64,7 +64,7 @@ def report(run_ref: str, db: str, fmt: str, plot_dir: str | None) -> None:
 @click.option("--format", "fmt", type=FORMATS, default="md", show_default=True)
 def compare(run_a: str, run_b: str, db: str, fmt: str) -> None:
     """Per-scene differences B - A over shared scenarios, with paired bootstrap intervals."""
-    from eibench.harness.report import comparison_csv, comparison_markdown, compare_runs, to_json
+    from eibench.harness.report import compare_runs, comparison_csv, comparison_markdown, to_json
     from eibench.harness.store import Store
 
     with _open_store(db) as store:
