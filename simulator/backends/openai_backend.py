@@ -76,6 +76,21 @@ def _format_name(schema: dict[str, Any]) -> str:
     return name[:64] or "response"
 
 
+def _fast_http_client(openai: Any) -> Any:
+    """aiohttp under the SDK when ``openai[aiohttp]`` is installed, else the SDK's default.
+
+    At high concurrency httpx's connection pool scans every pooled connection on each request;
+    aiohttp's transport costs less CPU per call (measured in bench/harness.py).
+    """
+    factory = getattr(openai, "DefaultAioHttpClient", None)
+    if factory is None:
+        return None
+    try:
+        return factory()
+    except RuntimeError:  # the SDK raises this when the aiohttp extra is missing
+        return None
+
+
 def _format_rejected(exc: BackendError) -> bool:
     """The server refused the structured-output format (not some other failure)."""
     if exc.status in (400, 422):
@@ -126,7 +141,8 @@ class OpenAIBackend(ChatBackend):
         self.logprobs = logprobs
         self.response_format = response_format
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url,
-                                          timeout=timeout or DEFAULT_TIMEOUT, max_retries=0)
+                                          timeout=timeout or DEFAULT_TIMEOUT, max_retries=0,
+                                          http_client=_fast_http_client(openai))
 
     def _sampling_kwargs(self, sampling: Sampling) -> dict[str, Any]:
         # OpenAI's own API wants max_completion_tokens (reasoning models reject max_tokens);
