@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from starlette.types import ASGIApp
@@ -24,7 +25,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def http_app(server: MCPServer[object], *, host: str = "127.0.0.1", token: str | None = None,
+def http_app(server: MCPServer[Any], *, host: str = "127.0.0.1", token: str | None = None,
              json_response: bool = True) -> ASGIApp:
     """The ASGI app serving ``server`` at ``/mcp``, behind ``token`` when one is given.
 

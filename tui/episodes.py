@@ -115,7 +115,7 @@ class EpisodesScreen(LiveScreen):
 
     def _show_counts(self, shown: int) -> None:
         q = self.filters
-        parts = [
+        parts: list[str | tuple[str, str]] = [
             (f"{self.total:,} episode{'s' if self.total != 1 else ''}", "bold"),
             (f" (first {shown:,} loaded; more load as you scroll)" if shown < self.total else "",
              MUTED),

@@ -39,7 +39,7 @@ from eibench.simulator.backends.base import (
     Sampling,
     Usage,
 )
-from eibench.simulator.backends.managed import retry_after_from_headers
+from eibench.simulator.backends.managed import map_sdk_error
 from eibench.simulator.backends.openai_backend import schema_instruction
 from eibench.simulator.backends.registry import require
 
@@ -154,22 +154,8 @@ class AnthropicBackend(ChatBackend):
         return self._parse(response)
 
     def _map_error(self, exc: Exception) -> BackendError:
-        sdk = self._sdk
-        where = f"anthropic:{self.model}"
-        if isinstance(exc, sdk.APITimeoutError):
-            return BackendError(f"{where}: request timed out", retryable=True)
-        if isinstance(exc, sdk.APIConnectionError):
-            return BackendError(f"{where}: connection failed: {exc}", retryable=True)
-        if isinstance(exc, sdk.APIStatusError):
-            status = exc.status_code
-            # 529 is Anthropic's "overloaded"; it falls under the 5xx rule.
-            retryable = status in (408, 409, 429) or status >= 500
-            return BackendError(f"{where}: HTTP {status}: {exc.message}", retryable=retryable,
-                                retry_after=retry_after_from_headers(exc.response.headers),
-                                status=status)
-        if isinstance(exc, sdk.APIResponseValidationError | json.JSONDecodeError):
-            return BackendError(f"{where}: malformed response: {exc}", retryable=True)
-        return BackendError(f"{where}: {type(exc).__name__}: {exc}", retryable=False)
+        # 529 is Anthropic's "overloaded"; it falls under the 5xx rule.
+        return map_sdk_error(self._sdk, exc, f"anthropic:{self.model}")
 
     def _parse(self, response: Any) -> Completion:
         where = f"anthropic:{self.model}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import json
 import logging
 import random
 import time
@@ -180,6 +181,28 @@ class RetryPolicy:
         if error.retry_after is not None:
             wait = max(wait, min(error.retry_after, self.max_retry_after))
         return wait
+
+
+def map_sdk_error(sdk: Any, exc: Exception, where: str, *,
+                  permanent: Callable[[Any], bool] | None = None) -> BackendError:
+    """Map an exception of the openai or anthropic SDK (they share one error family) onto
+    :class:`BackendError`: timeouts, dropped connections, 408/409/429/5xx and malformed bodies are
+    retryable; ``permanent(status_error)`` can veto a retry (e.g. an exhausted quota's 429).
+    """
+    if isinstance(exc, sdk.APITimeoutError):
+        return BackendError(f"{where}: request timed out", retryable=True)
+    if isinstance(exc, sdk.APIConnectionError):
+        return BackendError(f"{where}: connection failed: {exc}", retryable=True)
+    if isinstance(exc, sdk.APIStatusError):
+        status = exc.status_code
+        retryable = (status in (408, 409, 429) or status >= 500) and not (
+            permanent is not None and permanent(exc))
+        return BackendError(f"{where}: HTTP {status}: {exc.message}", retryable=retryable,
+                            retry_after=retry_after_from_headers(exc.response.headers),
+                            status=status)
+    if isinstance(exc, sdk.APIResponseValidationError | json.JSONDecodeError):
+        return BackendError(f"{where}: malformed response: {exc}", retryable=True)
+    return BackendError(f"{where}: {type(exc).__name__}: {exc}", retryable=False)
 
 
 class RetriesExhausted(BackendError):

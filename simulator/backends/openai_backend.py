@@ -30,7 +30,7 @@ from eibench.simulator.backends.base import (
     Sampling,
     Usage,
 )
-from eibench.simulator.backends.managed import retry_after_from_headers
+from eibench.simulator.backends.managed import map_sdk_error
 from eibench.simulator.backends.registry import require
 
 __all__ = ["FORMATS", "OpenAIBackend", "schema_instruction"]
@@ -89,6 +89,14 @@ def _fast_http_client(openai: Any) -> Any:
         return factory()
     except RuntimeError:  # the SDK raises this when the aiohttp extra is missing
         return None
+
+
+def _quota_exhausted(exc: Any) -> bool:
+    """OpenAI's 429 for an exhausted quota: waiting does not help."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error")
+    codes = (body.get("code"), error.get("code") if isinstance(error, dict) else None)
+    return "insufficient_quota" in codes
 
 
 def _format_rejected(exc: BackendError) -> bool:
@@ -211,24 +219,7 @@ class OpenAIBackend(ChatBackend):
         return self._parse(response)
 
     def _map_error(self, exc: Exception) -> BackendError:
-        sdk = self._sdk
-        where = f"openai:{self.model}"
-        if isinstance(exc, sdk.APITimeoutError):
-            return BackendError(f"{where}: request timed out", retryable=True)
-        if isinstance(exc, sdk.APIConnectionError):
-            return BackendError(f"{where}: connection failed: {exc}", retryable=True)
-        if isinstance(exc, sdk.APIStatusError):
-            status = exc.status_code
-            body = exc.body if isinstance(exc.body, dict) else {}
-            quota = body.get("code") == "insufficient_quota" or (
-                isinstance(body.get("error"), dict) and body["error"].get("code") == "insufficient_quota")
-            retryable = (status in (408, 409, 429) or status >= 500) and not quota
-            return BackendError(f"{where}: HTTP {status}: {exc.message}", retryable=retryable,
-                                retry_after=retry_after_from_headers(exc.response.headers),
-                                status=status)
-        if isinstance(exc, sdk.APIResponseValidationError | json.JSONDecodeError):
-            return BackendError(f"{where}: malformed response: {exc}", retryable=True)
-        return BackendError(f"{where}: {type(exc).__name__}: {exc}", retryable=False)
+        return map_sdk_error(self._sdk, exc, f"openai:{self.model}", permanent=_quota_exhausted)
 
     def _parse(self, response: Any) -> Completion:
         where = f"openai:{self.model}"
