@@ -26,6 +26,12 @@ class Sampling:
         return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k,
                 "max_tokens": self.max_tokens, "seed": self.seed}
 
+    def given(self) -> dict[str, Any]:
+        """temperature, top_p, top_k and seed where set (None leaves the provider's default)."""
+        values = {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k,
+                  "seed": self.seed}
+        return {k: v for k, v in values.items() if v is not None}
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:

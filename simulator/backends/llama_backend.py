@@ -102,11 +102,8 @@ class LlamaBackend(ChatBackend):
 
     def _generate(self, messages: list[ChatMessage], json_schema: dict[str, Any] | None,
                   sampling: Sampling) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"messages": messages, "max_tokens": sampling.max_tokens}
-        for key in ("temperature", "top_p", "top_k", "seed"):
-            value = getattr(sampling, key)
-            if value is not None:
-                kwargs[key] = value
+        kwargs: dict[str, Any] = {"messages": messages, "max_tokens": sampling.max_tokens,
+                                  **sampling.given()}
         if json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
         if self.logprobs:

@@ -156,16 +156,7 @@ class OpenAIBackend(ChatBackend):
         # OpenAI's own API wants max_completion_tokens (reasoning models reject max_tokens);
         # compatible servers know max_tokens best.
         key = "max_completion_tokens" if _is_official(self.base_url) else "max_tokens"
-        kwargs: dict[str, Any] = {key: sampling.max_tokens}
-        if sampling.temperature is not None:
-            kwargs["temperature"] = sampling.temperature
-        if sampling.top_p is not None:
-            kwargs["top_p"] = sampling.top_p
-        if sampling.seed is not None:
-            kwargs["seed"] = sampling.seed
-        if sampling.top_k is not None:
-            kwargs["top_k"] = sampling.top_k
-        return kwargs
+        return {key: sampling.max_tokens, **sampling.given()}
 
     def _request(self, messages: list[ChatMessage], json_schema: dict[str, Any] | None,
                  fmt: str, sampling: Sampling) -> dict[str, Any]:

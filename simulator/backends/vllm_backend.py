@@ -43,15 +43,7 @@ def vllm_sampling_params(sampling: Sampling, json_schema: dict[str, Any] | None,
                          logprobs: bool) -> Any:
     """Build a ``vllm.SamplingParams`` for one request."""
     vllm = require("vllm", provider="vllm", hint=INSTALL_HINT)
-    kwargs: dict[str, Any] = {"max_tokens": sampling.max_tokens}
-    if sampling.temperature is not None:
-        kwargs["temperature"] = sampling.temperature
-    if sampling.top_p is not None:
-        kwargs["top_p"] = sampling.top_p
-    if sampling.top_k is not None:
-        kwargs["top_k"] = sampling.top_k
-    if sampling.seed is not None:
-        kwargs["seed"] = sampling.seed
+    kwargs: dict[str, Any] = {"max_tokens": sampling.max_tokens, **sampling.given()}
     if logprobs:
         kwargs["logprobs"] = 0  # 0: only the sampled token's log-probability
     if json_schema is not None:
