@@ -150,10 +150,9 @@ def create_server(settings: ServerSettings | None = None, *, engine: Engine | No
         Speak in character, as in a real conversation: one to three natural sentences, no
         narration, no stage directions, no lists or headings. You may begin with a short
         <think>...</think> block: it is recorded with the turn and never heard. Each call is one
-        round. The result
-        has the person's reply, the round (e.g. '3/8') and over: when over is true the person
-        ended the talk or the rounds ran out, and further say calls are refused; call
-        end_conversation for the score.
+        round. The result has the person's reply, the round (e.g. '3/8') and over: when over is
+        true the person ended the talk or the rounds ran out, and further say calls are refused;
+        call end_conversation for the score.
         """
         try:
             return await _engine(ctx).say(conversation_id, message)
