@@ -19,7 +19,7 @@ Whether a feature matches is exactly what searching for its fragments as written
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 _WORD_RE = re.compile(r"\w+")
@@ -80,7 +80,8 @@ def _bounded_starts(pattern: re.Pattern[str], lower: str, *, first_only: bool = 
     return starts
 
 
-def _group_end(pattern: str, start: int) -> int:
+def _structure(pattern: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """(index, char, depth after it) for each ``(``, ``)`` and ``|`` outside escapes and classes."""
     depth = 0
     i = start
     while i < len(pattern):
@@ -91,13 +92,16 @@ def _group_end(pattern: str, start: int) -> int:
         if ch == "[":
             i = _class_end(pattern, i) + 1
             continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
+        if ch in "()|":
+            depth += {"(": 1, ")": -1, "|": 0}[ch]
+            yield i, ch, depth
         i += 1
+
+
+def _group_end(pattern: str, start: int) -> int:
+    for i, ch, depth in _structure(pattern, start):
+        if ch == ")" and depth == 0:
+            return i
     raise ValueError(f"unbalanced group in {pattern!r}")
 
 
@@ -119,25 +123,11 @@ def _class_end(pattern: str, start: int) -> int:
 
 def _split_top(pattern: str) -> list[str]:
     parts: list[str] = []
-    depth = 0
     last = 0
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "[":
-            i = _class_end(pattern, i) + 1
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
+    for i, ch, depth in _structure(pattern):
+        if ch == "|" and depth == 0:
             parts.append(pattern[last:i])
             last = i + 1
-        i += 1
     parts.append(pattern[last:])
     return parts
 
