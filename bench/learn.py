@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=80)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--mini-batch", type=int, default=32, help="agent turns per update")
     parser.add_argument("--validate-every", type=int, default=4)
     parser.add_argument("--validation-seeds", type=int, default=4)
     parser.add_argument("--temperature", type=float, default=0.8)
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         simulator="heuristic", steps=args.steps, scenarios_per_step=args.scenarios,
         num_generations=args.rollouts, max_rounds=args.max_rounds,
         max_completion_length=args.max_tokens, learning_rate=args.lr, warmup_ratio=0.0,
-        lora_r=args.lora_r, lora_alpha=2 * args.lora_r, mini_batch_size=32,
+        lora_r=args.lora_r, lora_alpha=2 * args.lora_r, mini_batch_size=args.mini_batch,
         per_device_train_batch_size=8, temperature=args.temperature, top_p=0.95, top_k=50,
         validate_every=args.validate_every, validation_seeds=args.validation_seeds,
         rollout_concurrency=64, torch_dtype="float32", gradient_checkpointing=False,

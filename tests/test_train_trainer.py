@@ -329,3 +329,12 @@ def test_external_loop_steps_carry_the_optimizer_and_schedule(tmp_path, tiny_dir
     assert done.exit_code == 0
     finished = CliRunner().invoke(cli, [*base, "--continue-from", "latest"])
     assert finished.exit_code != 0 and "schedule is complete" in finished.output
+
+
+def test_configs_parse_with_hf_argument_parser():
+    from transformers import HfArgumentParser
+
+    (config,) = HfArgumentParser(OnlineConfig).parse_args_into_dataclasses(
+        ["--learning_rate", "3e-4", "--dual_clip", "2.5", "--steps", "7"])
+    assert (config.learning_rate, config.dual_clip, config.steps) == (3e-4, 2.5, 7)
+    assert config.epsilon == 0.2 and config.center is True

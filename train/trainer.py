@@ -69,6 +69,7 @@ __all__ = [
 ]
 
 STATE_FILE = "trainer_state.json"
+_DUMMY = Encoded(index=0, input_ids=[0, 0], prompt_len=1, advantage=0.0)
 CHECKPOINT_PREFIX = "checkpoint-"
 
 
@@ -282,11 +283,24 @@ class CTCGRPOTrainer:
         out: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
         was_training = self.model.training
         self.model.eval()
+        micros = split_micro(range(len(encoded)), lengths,
+                             self.config.per_device_train_batch_size)
+        rounds = len(micros)
+        acc = self.accelerator
+        if acc.num_processes > 1:
+            # sharded models run collectives in every forward: all processes make the same number
+            count = torch.tensor([float(rounds)], device=acc.device)
+            rounds = int(acc.reduce(count, reduction="max")[0])
         try:
-            for micro in split_micro(range(len(encoded)), lengths,
-                                     self.config.per_device_train_batch_size):
+            for k in range(rounds):
+                if not micros:  # nothing of our own to score: a throwaway pass keeps step
+                    self._score(self._device_batch(collate([_DUMMY], pad)))
+                    continue
+                micro = micros[k] if k < len(micros) else micros[0]
                 batch = self._device_batch(collate([encoded[i] for i in micro], pad))
                 logprobs, _ = self._score(batch)
+                if k >= len(micros):
+                    continue
                 pieces = torch.split(logprobs.float().cpu(),
                                      [encoded[i].n_response for i in micro])
                 for i, piece in zip(micro, pieces, strict=True):
