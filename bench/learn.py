@@ -8,7 +8,8 @@ small randomly initialised model stands in, which can only show that the machine
 
 The simulator is the offline heuristic one: a deterministic rubric, not an LLM user. What this
 measures is whether the loop moves a model toward what its simulator rewards, not emotional
-intelligence. Outside CI; it takes tens of minutes on two cores:
+intelligence. Outside CI; the defaults (the run in docs/benchmarks.md, "Training benchmarks",
+section 3) take about 40 minutes on two cores:
 
     python bench/learn.py --out runs/learn            # then read runs/learn/curve.jsonl
 
@@ -39,15 +40,15 @@ def smollm2_dir() -> tuple[str, str] | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/learn"))
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--scenarios", type=int, default=8, help="train scenarios per step")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--scenarios", type=int, default=4, help="train scenarios per step")
     parser.add_argument("--rollouts", type=int, default=4, help="rollouts per scenario")
-    parser.add_argument("--max-rounds", type=int, default=3)
-    parser.add_argument("--max-tokens", type=int, default=80)
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--max-rounds", type=int, default=2)
+    parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lora-r", type=int, default=16)
-    parser.add_argument("--mini-batch", type=int, default=32, help="agent turns per update")
-    parser.add_argument("--validate-every", type=int, default=4)
+    parser.add_argument("--mini-batch", type=int, default=16, help="agent turns per update")
+    parser.add_argument("--validate-every", type=int, default=10)
     parser.add_argument("--validation-seeds", type=int, default=4)
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")

@@ -11,7 +11,7 @@ LoRA and full fine-tuning, one PPO mini-batch of random token ids per update:
 
 Needs a GPU for the real shapes:
 
-    python bench/train_step.py --out docs/benchmarks_train.jsonl
+    python bench/train_step.py --out runs/train_step.jsonl
 
 On a CPU, ``--tiny`` runs a 2-layer model of the same family as a smoke check (the numbers mean
 nothing):

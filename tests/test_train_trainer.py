@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import itertools
 import json
 import math
@@ -306,6 +307,25 @@ def test_online_loop_runs_validates_and_resumes(tmp_path, tiny_dir):
     curve = [json.loads(line) for line in
              (tmp_path / "online" / "curve.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [row["step"] for row in curve] == [0, 1, 2, 3]
+    rollout_steps = [json.loads(line).get("rollout_step") for line in
+                     (tmp_path / "online" / "metrics.jsonl").read_text(encoding="utf-8")
+                     .splitlines() if '"kind": "step"' in line]
+    assert rollout_steps == [0, 1, 2]
+
+
+def test_metrics_log_drops_replayed_steps_but_keeps_damaged_lines(tmp_path):
+    from eibench.train.reporting import MetricsLogger
+
+    logger = MetricsLogger(tmp_path, report_to="none", stream=io.StringIO())
+    for step in range(1, 5):
+        logger.log({"loss": 0.1 * step}, step=step)
+    with logger.path.open("a", encoding="utf-8") as fh:
+        fh.write("not json\n")
+    assert logger.drop_after(2) == 2
+    lines = logger.path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["step"] for line in lines[:-1]] == [1, 2]
+    assert lines[-1] == "not json"
+    assert logger.drop_after(2) == 0
 
 
 def test_external_loop_steps_carry_the_optimizer_and_schedule(tmp_path, tiny_dir, recorded):

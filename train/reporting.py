@@ -103,6 +103,28 @@ class MetricsLogger:
         if self._wandb is not None:
             self._wandb.log(numbers, step=step)
 
+    def drop_after(self, step: int) -> int:
+        """Forget records logged after ``step`` (a resumed run replays those steps, so keeping
+        them would log each twice). Returns how many records were dropped."""
+        if not self.enabled or not self.path.exists():
+            return 0
+        kept: list[str] = []
+        dropped = 0
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                later = int(json.loads(line).get("step", 0)) > step
+            except (ValueError, AttributeError):
+                later = False  # a damaged line is kept as it is: never lose a record silently
+            if later:
+                dropped += 1
+            else:
+                kept.append(line)
+        if dropped:
+            tmp = self.path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            tmp.replace(self.path)
+        return dropped
+
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()

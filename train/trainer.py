@@ -528,6 +528,7 @@ class CTCGRPOTrainer:
                 rng = torch.load(ckpt / "rng.pt", weights_only=False)
                 torch.set_rng_state(rng["torch"])
                 random.setstate(rng["python"])
+        self.logger.drop_after(self.state.updates)
         old_path = ckpt / f"old_logprobs.rank{acc.process_index}.pt"
         old = torch.load(old_path, weights_only=False) if old_path.exists() else None
         return payload.get("extra", {}), old
